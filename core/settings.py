@@ -103,7 +103,9 @@ class Settings:
             slack_client_secret=env.get("SLACK_CLIENT_SECRET", ""),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
             slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
-            platforms={name: _platform(env, name) for name in PLATFORMS},
+            platforms={**{name: _platform(env, name) for name in PLATFORMS},
+                       "sandbox": PlatformSettings(api_url=env.get("SANDBOX_API_URL")
+                                                   or f"file://{instance / 'sandbox.jsonl'}")},
             missed_after=parse_duration(env.get("MISSED_AFTER", "24h"), "MISSED_AFTER"),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
         )

@@ -63,6 +63,16 @@ def ensure_user(workspace: Workspace, slack_user_id: str, *, real_name: str = ""
         return user
 
 
+def find_user(workspace: Workspace, slack_user_id: str) -> User | None:
+    return (User.select()
+            .where((User.workspace == workspace) & (User.slack_user_id == slack_user_id))
+            .first())
+
+
+def has_no_members(workspace: Workspace) -> bool:
+    return not Membership.select().where(Membership.workspace == workspace).exists()
+
+
 def get_user(workspace: Workspace, user_id) -> User:
     user_id = parse_id(user_id)
     user = user_id and User.select().where((User.workspace == workspace) & (User.id == user_id)).first()
@@ -118,5 +128,5 @@ def valid_timezone(name: str | None) -> str | None:
     return name
 
 
-__all__ = ["ensure_workspace", "get_workspace", "ensure_user", "get_user", "members", "set_role",
+__all__ = ["ensure_workspace", "get_workspace", "ensure_user", "find_user", "has_no_members", "get_user", "members", "set_role",
            "role_of", "valid_timezone"]

@@ -48,9 +48,15 @@ def connect(url: str):
     raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {scheme!r}")
 
 
+_by_url: dict[str, object] = {}
+
+
 def init_database(url: str):
-    """Point the proxy at `url` and return the real database."""
-    real = connect(url)
+    """Point the proxy at `url` and return the real database. A URL seen before reuses its
+    database (and its connection pool) instead of opening another."""
+    real = _by_url.get(url)
+    if real is None:
+        real = _by_url[url] = connect(url)
     database.initialize(real)
     return real
 

@@ -5,15 +5,18 @@
     memory://                  unit tests only (tasks run inline)
 
 Huey delivers at most once; the database is the truth and Huey only rings the bell
-(DESIGN §4).
+(DESIGN §4). Importing this module only builds the queue: the consumer bootstraps settings
+and the database when it starts, and a web process has done so already.
 """
 from __future__ import annotations
 
+import threading
+from pathlib import Path
 from urllib.parse import urlparse
 
 from huey import MemoryHuey, RedisHuey, SqliteHuey
 
-from core.bootstrap import start
+from core.settings import Settings
 from db import database
 
 
@@ -23,7 +26,6 @@ def make_huey(queue_url: str, name: str = "herald"):
         return RedisHuey(name, url=queue_url, utc=True)
     if parsed.scheme == "sqlite":
         path = parsed.path[1:] if parsed.netloc == "" else parsed.netloc + parsed.path
-        from pathlib import Path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=path, utc=True)
     if parsed.scheme == "memory":
@@ -31,12 +33,20 @@ def make_huey(queue_url: str, name: str = "herald"):
     raise ValueError(f"QUEUE_URL must start with redis://, sqlite:/// or memory://, not {queue_url!r}")
 
 
-settings = start()
-huey = make_huey(settings.queue_url)
+huey = make_huey(Settings.from_env().queue_url)
+_booted = threading.Lock()
+_boot_done = False
 
 
 @huey.on_startup()
-def _open_database():
+def _start_worker():
+    """Runs in each consumer worker thread: bootstrap once per process, then connect."""
+    global _boot_done
+    with _booted:
+        if not _boot_done:
+            from core.bootstrap import start
+            start()
+            _boot_done = True
     database.connect(reuse_if_open=True)
 
 

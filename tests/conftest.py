@@ -19,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from core import crypto
-from db import connect, database
+from db import connect, database, init_database
 from db.migrate import migrate
 from db.models import ALL_MODELS
 
@@ -67,7 +67,7 @@ def token_keys():
 def backend(request, tmp_path_factory):
     if request.param == "postgres":
         schema, url = new_postgres_schema()
-        db = connect(url)
+        db = init_database(url)
         migrate(db)
         yield Backend("postgres", url, db, schema=schema)
         db.close_all()
@@ -79,7 +79,7 @@ def backend(request, tmp_path_factory):
         migrate(seed)
         seed.close()
         path = folder / "herald.db"
-        yield Backend("sqlite", f"sqlite:///{path}", connect(f"sqlite:///{path}"), template=template)
+        yield Backend("sqlite", f"sqlite:///{path}", init_database(f"sqlite:///{path}"), template=template)
 
 
 @pytest.fixture
@@ -88,6 +88,7 @@ def db(backend):
     if backend.name == "postgres":
         database.initialize(backend.db)
         _truncate_all(backend.db)
+        backend.db.close_idle()
     else:
         if not backend.db.is_closed():
             backend.db.close()
@@ -118,3 +119,40 @@ def make(db):
     """Factories for the common rows: make.workspace(), make.user(ws, role=...), …"""
     from tests.factories import Factories
     return Factories()
+
+
+# --------------------------------------------------------------------------------------
+# Slack: a fake Web API, Herald's Flask app pointed at it, and a signed-request sender
+
+
+@pytest.fixture
+def fake_slack():
+    from tests.fakes.slack import FakeSlack
+    with FakeSlack() as fake:
+        fake.add_bot("xoxb-herald-test", team_id="T111")
+        yield fake
+
+
+@pytest.fixture
+def herald(db, backend, fake_slack, tmp_path):
+    """Herald's Flask app in single-workspace mode, talking to the fake Slack."""
+    from core.settings import Settings
+    from web import create_app
+    settings = Settings.from_env({
+        "DATABASE_URL": backend.url, "TOKEN_KEYS": ",".join(TEST_TOKEN_KEYS), "SECRET_KEY": "test",
+        "HERALD_INSTANCE_PATH": str(tmp_path), "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-herald-test", "SLACK_API_URL": fake_slack.api_url,
+        "PUBLIC_URL": "http://herald.test", "QUEUE_URL": "memory://",
+    })
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def slack(herald, fake_slack):
+    from tests.slack_requests import SlackRequests
+    return SlackRequests(herald.test_client(), SIGNING_SECRET, fake_slack)
+
+
+SIGNING_SECRET = "test-signing-secret"

@@ -6,7 +6,7 @@ from flask import Flask
 from core.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, slack_client=None) -> Flask:
     from core.bootstrap import start
     from db import database
 
@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         if not database.is_closed():
             database.close()
 
-    from web import cli, health
+    from web import cli, health, slack
     app.register_blueprint(health.bp)
+    slack.init_app(app, settings, client=slack_client)
     cli.init_app(app)
     return app

@@ -1,0 +1,2 @@
+"""The Slack surface (slack-bolt). Listeners parse, call core, render; no SQL, no HTTP to
+networks."""

@@ -1,0 +1,1 @@
+"""Listeners; each module registers itself (see bot/listeners/__init__.py)."""
