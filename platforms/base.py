@@ -168,7 +168,8 @@ class PublishRequest:
 
 
 Checkpoint = Callable[[dict], None]
-"""Called by an adapter with state to persist before its next step (e.g. a container id)."""
+"""Called by an adapter with state to persist before its next step (e.g. a container id).
+The dict given REPLACES the target's saved state, so adapters pass the whole state."""
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ class Capabilities:
     max_images: int = 4
     max_videos: int = 1
     requires_media: bool = False          # TikTok, Instagram and Pinterest can't post text alone
+    mixed_media: bool = False             # images and a video in one post (Meta carousels)
     publish_text: bool = True
     publish_image: bool = True
     publish_video: bool = True

@@ -18,8 +18,10 @@ from platforms.base import Ambiguous, AuthExpired, RateLimited, Transient
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_RATE_LIMIT_WAIT = timedelta(seconds=60)
 _SECRETISH = re.compile(
-    r'("?(?:access_token|refresh_token|accessJwt|refreshJwt|client_secret|id_token|code)"?\s*[:=]\s*"?)'
+    r'("?(?:access_token|refresh_token|accessJwt|refreshJwt|client_secret|id_token)"?\s*[:=]\s*"?)'
     r'[^"&,\s}]+', re.IGNORECASE)
+# An OAuth code in a URL or form is a secret; Meta's numeric {"code": 190} is not.
+_CODE_PARAM = re.compile(r'([?&]code=)[^&\s"]+')
 
 
 def utcnow() -> datetime:
@@ -32,7 +34,7 @@ def excerpt(response: httpx.Response, limit: int = 300) -> str:
         text = response.text
     except Exception:  # undecodable body: the status says enough
         return ""
-    return _SECRETISH.sub(r"\1[redacted]", text)[:limit]
+    return _CODE_PARAM.sub(r"\1[redacted]", _SECRETISH.sub(r"\1[redacted]", text))[:limit]
 
 
 def json_or_empty(response: httpx.Response) -> dict:

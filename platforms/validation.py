@@ -32,6 +32,6 @@ def validate_content(adapter, text: str, media: list) -> list[str]:
         problems.append(f"{label} takes at most {caps.max_images} images.")
     if len(videos) > caps.max_videos:
         problems.append(f"{label} takes at most {caps.max_videos} video.")
-    if images and videos:
+    if images and videos and not caps.mixed_media:
         problems.append(f"{label} can't mix images and a video in one post.")
     return problems

@@ -84,7 +84,8 @@ class FakeServer:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "FakeServer":
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        # A short poll interval: shutdown() waits up to one interval, on every test teardown.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                                         name=f"fake-{self.name}")
         self._thread.start()
         return self
