@@ -251,6 +251,23 @@ class Adapter(ABC):
     def count(self, text: str) -> int:
         """Length of text as the network counts it."""
 
+    def download(self, media: Media) -> bytes:
+        """The bytes behind a media URL, for networks that take uploads rather than URLs.
+        Failures name the media host's answer: nothing has been sent to the network yet."""
+        try:
+            response = self.http.get(media.url, follow_redirects=True)
+        except Transient:
+            raise Transient(f"Couldn't download the {media.kind} for {self.label}; "
+                            "will try again.") from None
+        status = response.status_code
+        if status < 400:
+            return response.content
+        if status >= 500 or status == 429:
+            raise Transient(f"Couldn't download the {media.kind} for {self.label} "
+                            f"(HTTP {status}); will try again.", http_status=status)
+        raise Permanent(f"Couldn't download the {media.kind} for {self.label} (HTTP {status}).",
+                        http_status=status)
+
     def validate(self, text: str, media: list[Media]) -> list[str]:
         """Problems with this content, in plain words; empty when the network will take it."""
         from platforms.validation import validate_content

@@ -456,7 +456,7 @@ class BlueskyAdapter(Adapter):
         return when is not None and utcnow() - when < BLOB_REUSE
 
     def _upload_blob(self, pds: str, token: str, media: Media) -> dict:
-        data = self._download(media)
+        data = self.download(media)
         limit = IMAGE_MAX_BYTES if media.kind == "image" else VIDEO_MAX_BYTES
         if len(data) > limit:
             raise Permanent(f"Bluesky takes {media.kind}s up to {limit // 1_000_000} MB; "
@@ -471,15 +471,6 @@ class BlueskyAdapter(Adapter):
             raise Transient("Bluesky's upload answer had no blob; will try again.",
                             detail=excerpt(response))
         return blob
-
-    def _download(self, media: Media) -> bytes:
-        response = self.http.get(media.url)
-        if response.status_code == 200:
-            return response.content
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(f"Couldn't fetch the {media.kind} for Bluesky "
-                            f"({response.status_code}); will try again.")
-        raise Permanent(f"Couldn't fetch the {media.kind} for Bluesky ({response.status_code}).")
 
     def _session_error(self, response: httpx.Response) -> PlatformError:
         error = self._error(response, "sign in")

@@ -159,20 +159,6 @@ class LinkedInAdapter(Adapter):
                 raise Transient(f"LinkedIn is still processing the {what}; will check again.")
             time.sleep(self.config.poll_interval)
 
-    def _download(self, media: Media) -> bytes:
-        try:
-            response = self.http.get(media.url)
-        except Transient:   # HttpClient would blame LinkedIn; it's the media host
-            raise Transient(f"Couldn't download the {media.kind} for LinkedIn; "
-                            "will try again.") from None
-        if response.status_code >= 500:
-            raise Transient(f"Couldn't download the {media.kind} for LinkedIn "
-                            f"({response.status_code}); will try again.")
-        if response.status_code >= 400:
-            raise Permanent(f"Couldn't download the {media.kind} for LinkedIn "
-                            f"({response.status_code}).")
-        return response.content
-
     # -- connect --------------------------------------------------------------------------
     def authorize_url(self, state: str, pkce: Pkce | None = None) -> str:
         params = {"response_type": "code", "client_id": self.config.client_id,
@@ -318,7 +304,7 @@ class LinkedInAdapter(Adapter):
             value = self._value(self._check(self._rest(
                 "POST", "images?action=initializeUpload", token, ambiguous=False,
                 json={"initializeUploadRequest": {"owner": owner}})), "uploadUrl", "image")
-            data = self._download(media)
+            data = self.download(media)
             self._check(self.http.request(
                 "PUT", value["uploadUrl"], content=data, ambiguous=False,
                 headers={"Authorization": f"Bearer {token}", "Content-Type": media.mime}))
@@ -333,7 +319,7 @@ class LinkedInAdapter(Adapter):
                       checkpoint: Checkpoint) -> str:
         urn = state.get("video")
         if not urn:
-            data = self._download(media)
+            data = self.download(media)
             value = self._value(self._check(self._rest(
                 "POST", "videos?action=initializeUpload", token, ambiguous=False,
                 json={"initializeUploadRequest": {"owner": owner, "fileSizeBytes": len(data),

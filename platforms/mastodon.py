@@ -388,7 +388,7 @@ class MastodonAdapter(Adapter):
         return [entry["id"] for entry in entries]
 
     def _upload(self, instance: str, token: str, media: Media) -> tuple[str, bool]:
-        data = self._download(media)
+        data = self.download(media)
         filename = (urlparse(media.url).path.rsplit("/", 1)[-1]
                     or f"upload.{media.mime.split('/')[-1]}")
         form = {"description": media.alt_text} if media.alt_text else {}
@@ -417,15 +417,6 @@ class MastodonAdapter(Adapter):
             if time.monotonic() + self.config.poll_interval > deadline:
                 raise Transient("Mastodon is still processing the media; will try again.")
             time.sleep(self.config.poll_interval)
-
-    def _download(self, media: Media) -> bytes:
-        response = self.http.get(media.url)
-        if response.status_code == 200:
-            return response.content
-        if response.status_code >= 500 or response.status_code == 429:
-            raise Transient(f"Couldn't fetch the {media.kind} for Mastodon "
-                            f"({response.status_code}); will try again.")
-        raise Permanent(f"Couldn't fetch the {media.kind} for Mastodon ({response.status_code}).")
 
     def _error(self, response: httpx.Response, doing: str) -> PlatformError:
         """Mastodon errors are `{"error": "…"[, "error_description"]}` (§9.4)."""

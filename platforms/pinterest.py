@@ -212,7 +212,7 @@ class PinterestAdapter(Adapter):
         if media_id is None:
             # Start over when the upload didn't finish: a registered, never-used media id
             # costs nothing, and the S3 form fields aren't worth storing.
-            data = self._download(media)
+            data = self.download(media)
             response = self.http.post(f"{self.api_url}/v5/media", json={"media_type": "video"},
                                       headers=headers, ambiguous=False)
             self._raise_for(response)
@@ -253,16 +253,6 @@ class PinterestAdapter(Adapter):
             if time.monotonic() + self.config.poll_interval > deadline:
                 raise Transient("Pinterest is still processing the video; will check again.")
             time.sleep(self.config.poll_interval)
-
-    def _download(self, media: Media) -> bytes:
-        response = self.http.get(media.url, follow_redirects=True)
-        if response.status_code >= 500:
-            raise Transient(f"Couldn't fetch the media for Pinterest (HTTP {response.status_code}); "
-                            "will try again.", http_status=response.status_code)
-        if response.status_code >= 400:
-            raise Permanent(f"Couldn't fetch the media for Pinterest (HTTP {response.status_code}).",
-                            http_status=response.status_code)
-        return response.content
 
     # -- reconcile ------------------------------------------------------------------------
     def find_published(self, request: PublishRequest, credentials: Credentials,

@@ -149,17 +149,6 @@ class TikTokAdapter(Adapter):
         data = json_or_empty(response).get("data")
         return data if isinstance(data, dict) else {}
 
-    def _download(self, media: Media) -> bytes:
-        try:
-            response = self.http.get(media.url)
-        except Transient:   # HttpClient would blame TikTok; it's the media host
-            raise Transient(f"Couldn't download the {media.kind} for TikTok; "
-                            "will try again.") from None
-        if response.status_code >= 400:
-            cls = Transient if response.status_code >= 500 else Permanent
-            raise cls(f"Couldn't download the {media.kind} for TikTok ({response.status_code}).")
-        return response.content
-
     # -- connect --------------------------------------------------------------------------
     def authorize_url(self, state: str, pkce: Pkce | None = None) -> str:
         params = {"client_key": self.config.client_id, "scope": ",".join(self.scopes),
@@ -301,7 +290,7 @@ class TikTokAdapter(Adapter):
                         raise
                     # Refused outright, so nothing was created: send the bytes ourselves.
             if data is None:
-                content = self._download(item)
+                content = self.download(item)
                 chunk_size, chunks = self._chunk_plan(len(content))
                 data = self._init_video(token, post_info, {
                     "source": "FILE_UPLOAD", "video_size": len(content),
@@ -332,7 +321,7 @@ class TikTokAdapter(Adapter):
 
     def _upload(self, media: Media, token: str, state: dict, checkpoint: Checkpoint, *,
                 resume: bool = False) -> None:
-        content = state.pop("_content", None) or self._download(media)
+        content = state.pop("_content", None) or self.download(media)
         size = len(content)
         chunk_size, chunks = self._chunk_plan(size)
         # Resuming: TikTok reports how many bytes it already has; send only the rest.

@@ -194,7 +194,7 @@ class XAdapter(Adapter):
                 checkpoint: Checkpoint) -> str:
         headers = _bearer(credentials.access_token)
         if media.kind == "image":
-            data = self._download(media)
+            data = self.download(media)
             category = "tweet_gif" if media.mime == "image/gif" else "tweet_image"
             # A timeout here can't have posted anything: an orphan upload just expires.
             response = self.http.post(f"{self.api_url}/2/media/upload", headers=headers,
@@ -217,7 +217,7 @@ class XAdapter(Adapter):
         video = state.get("video") or {}
         if video.get("finalized"):               # resume: only the processing wait is left
             return self._await_processing(video["id"], None, headers)
-        data = self._download(media)
+        data = self.download(media)
         response = self.http.post(f"{self.api_url}/2/media/upload/initialize", headers=headers,
                                   json={"media_type": media.mime, "total_bytes": len(data),
                                         "media_category": "tweet_video"}, ambiguous=False)
@@ -259,16 +259,6 @@ class XAdapter(Adapter):
             reason = (info.get("error") or {}).get("message") or "it was rejected"
             raise Permanent(f"X couldn't process the video: {reason}.")
         return media_id
-
-    def _download(self, media: Media) -> bytes:
-        response = self.http.get(media.url, follow_redirects=True)
-        if response.status_code >= 500:
-            raise Transient(f"Couldn't fetch the media for X (HTTP {response.status_code}); "
-                            "will try again.", http_status=response.status_code)
-        if response.status_code >= 400:
-            raise Permanent(f"Couldn't fetch the media for X (HTTP {response.status_code}).",
-                            http_status=response.status_code)
-        return response.content
 
     # -- reconcile ------------------------------------------------------------------------
     def find_published(self, request: PublishRequest, credentials: Credentials,

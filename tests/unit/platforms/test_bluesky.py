@@ -296,7 +296,7 @@ def test_images_and_a_video_together_are_refused_before_uploading(fake, adapter,
 
 def test_media_that_cannot_be_fetched_is_permanent(fake, adapter, creds):
     missing = Media(url=f"{fake.url}/_media/nope.png", mime="image/png", kind="image")
-    with pytest.raises(Permanent, match="fetch"):
+    with pytest.raises(Permanent, match="download the image"):
         adapter.publish(request_for("x", media=[missing]), creds)
     assert fake.posts() == []
 
