@@ -138,18 +138,7 @@ class InstagramAdapter(ContainerAdapter):
                          checkpoint: Checkpoint, deadline: float) -> str:
         if len(request.media) == 1:
             return self.new_container(credentials, self._item(request.media[0], request.text))
-        # Carousel: one child container per item (checkpointed one by one, so a retry only
-        # creates the missing ones), each FINISHED, then the carousel container.
-        children = list(state.get("children") or [])
-        for item in request.media[len(children):]:
-            children.append(self.new_container(credentials, self._item(item, None, child=True)))
-            state["children"] = children
-            checkpoint(dict(state))
-        for child in children:
-            self.wait_for(child, credentials.access_token, deadline)
-        return self.new_container(credentials, {"media_type": "CAROUSEL",
-                                                "children": ",".join(children),
-                                                "caption": request.text})
+        return self.carousel(request, credentials, state, checkpoint, deadline, "caption")
 
     @staticmethod
     def _item(item: Media, caption: str | None, child: bool = False) -> dict:

@@ -15,6 +15,8 @@ from typing import Iterable
 
 import httpx
 
+from abc import abstractmethod
+
 from platforms.base import (Adapter, Ambiguous, AuthExpired, Checkpoint, Credentials, InvalidGrant, Lookup,
                             Media, Metrics, Permanent, PlatformError, Published, PublishRequest,
                             RateLimited, TokenSet, Transient)
@@ -260,19 +262,21 @@ class ContainerAdapter(GraphAdapter):
     recent_fields = ""
 
     # -- per network ----------------------------------------------------------------------
+    @abstractmethod
     def create_container(self, request: PublishRequest, credentials: Credentials, state: dict,
                          checkpoint: Checkpoint, deadline: float) -> str:
         """Create the container to publish (carousels: children first, checkpointed)."""
-        raise NotImplementedError
 
     def permalink_fields(self) -> str:
         return "id,permalink,timestamp"
 
+    @abstractmethod
     def fallback_url(self, credentials: Credentials) -> str:
-        raise NotImplementedError
+        """A public URL for the account when the post's permalink can't be fetched."""
 
+    @abstractmethod
     def container_failed(self, body: dict, status: str) -> str:
-        raise NotImplementedError
+        """The reason a container ended in ERROR, in words, from its status body."""
 
     # -- the flow -------------------------------------------------------------------------
     def publish(self, request: PublishRequest, credentials: Credentials,
@@ -299,6 +303,21 @@ class ContainerAdapter(GraphAdapter):
         state["media_id"] = media_id
         checkpoint(dict(state))
         return self.published(media_id, credentials)
+
+    def carousel(self, request: PublishRequest, credentials: Credentials, state: dict,
+                 checkpoint: Checkpoint, deadline: float, caption_param: str) -> str:
+        """Carousel: one child container per item, checkpointed one by one (so a retry only
+        creates the missing ones), each FINISHED, then the carousel container itself."""
+        children = list(state.get("children") or [])
+        for item in request.media[len(children):]:
+            children.append(self.new_container(credentials, self._item(item, None, child=True)))
+            state["children"] = children
+            checkpoint(dict(state))
+        for child in children:
+            self.wait_for(child, credentials.access_token, deadline)
+        return self.new_container(credentials, {"media_type": "CAROUSEL",
+                                                "children": ",".join(children),
+                                                caption_param: request.text})
 
     def new_container(self, credentials: Credentials, params: dict) -> str:
         body = self.graph("POST", f"{credentials.platform_user_id}/{self.container_edge}",

@@ -105,17 +105,7 @@ class ThreadsAdapter(ContainerAdapter):
             return self.new_container(credentials, {"media_type": "TEXT", "text": request.text})
         if len(request.media) == 1:
             return self.new_container(credentials, self._item(request.media[0], request.text))
-        # Carousel: children checkpointed one by one, each FINISHED, then the carousel.
-        children = list(state.get("children") or [])
-        for item in request.media[len(children):]:
-            children.append(self.new_container(credentials, self._item(item, None, child=True)))
-            state["children"] = children
-            checkpoint(dict(state))
-        for child in children:
-            self.wait_for(child, credentials.access_token, deadline)
-        return self.new_container(credentials, {"media_type": "CAROUSEL",
-                                                "children": ",".join(children),
-                                                "text": request.text})
+        return self.carousel(request, credentials, state, checkpoint, deadline, "text")
 
     @staticmethod
     def _item(item: Media, text: str | None, child: bool = False) -> dict:
