@@ -40,3 +40,5 @@ def configure(level: str = "INFO") -> None:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
     root.setLevel(level)
+    # httpx logs every request URL at INFO, and some networks (Meta) carry tokens in the query.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

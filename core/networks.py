@@ -14,6 +14,11 @@ def configure(settings: Settings) -> None:
     _settings = settings
 
 
+def current_settings() -> Settings:
+    """The settings the process started with (bootstrap calls configure)."""
+    return _settings or Settings.from_env()
+
+
 def redirect_uri(settings: Settings, platform: str) -> str:
     return f"{settings.public_url}/accounts/callback/{platform}"
 

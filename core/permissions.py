@@ -6,6 +6,7 @@ from db.models import Membership, User
 
 ACTIONS = {
     "view": "see posts and the queue",
+    "view_admin": "see the admin pages (members, projects, accounts)",
     "compose": "draft and submit posts",
     "approve": "approve or reject posts",
     "connect_accounts": "connect or disconnect social accounts",
@@ -17,8 +18,9 @@ ACTIONS = {
 
 ROLE_ACTIONS = {
     "owner": frozenset(ACTIONS),
-    "approver": frozenset({"view", "compose", "approve", "connect_accounts", "view_reports"}),
-    "editor": frozenset({"view", "compose", "view_reports"}),
+    "approver": frozenset({"view", "view_admin", "compose", "approve", "connect_accounts",
+                           "view_reports"}),
+    "editor": frozenset({"view", "view_admin", "compose", "view_reports"}),
     "analyst": frozenset({"view", "view_reports"}),
 }
 

@@ -7,7 +7,7 @@ from core.ids import parse_id
 from core.permissions import require
 from core.workspaces import valid_timezone
 from db import database
-from db.models import APPROVAL_POLICIES, Project, User, Workspace
+from db.models import APPROVAL_POLICIES, Project, SocialAccount, User, Workspace
 
 
 def list_projects(workspace: Workspace) -> list[Project]:
@@ -88,3 +88,49 @@ def _validated(workspace_id, name, policy, required, timezone, exclude=None) -> 
         raise ValidationError(errors)
     return {"name": name, "approval_policy": policy, "approvals_required": required,
             "timezone": zone}
+
+
+# --------------------------------------------------------------------------------------
+# Which accounts belong to a project (SocialAccount.project)
+
+def workspace_accounts(workspace: Workspace) -> list:
+    """Every social account of the workspace (any status), for choosing a project's accounts."""
+    return list(SocialAccount.select().where(SocialAccount.workspace == workspace)
+                .order_by(SocialAccount.platform, SocialAccount.handle))
+
+
+def set_project_accounts(actor: User, project: Project, account_ids, *, ip: str | None = None,
+                         user_agent: str | None = None) -> dict:
+    """Make exactly `account_ids` (of the actor's workspace) the project's accounts. An account
+    moved here leaves its previous project. Returns {"added": [...], "removed": [...]} (ids)."""
+    require(actor, "manage_projects")
+    if project.workspace_id != actor.workspace_id:
+        raise NotFound("No such project in this workspace.")
+    wanted = set()
+    for raw in account_ids or []:
+        account_id = parse_id(raw)
+        if account_id is None:
+            raise ValidationError({"accounts": "Pick accounts from the list."})
+        wanted.add(account_id)
+    if wanted:
+        found = {a.id for a in SocialAccount.select(SocialAccount.id).where(
+            (SocialAccount.workspace == actor.workspace_id) & SocialAccount.id.in_(list(wanted)))}
+        if found != wanted:      # another workspace's account is simply unknown here
+            raise ValidationError({"accounts": "Pick accounts from the list."})
+    current = {a.id for a in SocialAccount.select(SocialAccount.id).where(
+        (SocialAccount.workspace == actor.workspace_id) & (SocialAccount.project == project))}
+    added, removed = sorted(wanted - current, key=str), sorted(current - wanted, key=str)
+    if not added and not removed:
+        return {"added": [], "removed": []}
+    with database.atomic():
+        if added:
+            SocialAccount.update(project=project).where(
+                (SocialAccount.workspace == actor.workspace_id) & SocialAccount.id.in_(added)).execute()
+        if removed:
+            SocialAccount.update(project=None).where(
+                (SocialAccount.workspace == actor.workspace_id) & SocialAccount.id.in_(removed)).execute()
+        changes = {"accounts": {"added": [str(a) for a in added],
+                                "removed": [str(a) for a in removed]}}
+        audit.record(actor, "project.accounts_changed", project, changes, ip=ip,
+                     user_agent=user_agent)
+    return {"added": added, "removed": removed}

@@ -1,4 +1,10 @@
-"""The Flask site: app factory. Bolt is mounted here too (at /slack/*) by the Slack issue."""
+"""The Flask site: app factory.
+
+Areas are blueprints: health (/healthz), slack (Bolt at /slack/*, exempt from CSRF), auth
+(one-time sign-in links from `/social admin`), members, projects, accounts, audit, setup.
+Every response gets security headers (web/security.py); errors are friendly pages without
+traces (web/errors.py).
+"""
 from __future__ import annotations
 
 from flask import Flask
@@ -15,10 +21,12 @@ def create_app(settings: Settings | None = None, *, slack_client=None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         HERALD=settings,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.production,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
+
+    from web import errors, security
+    security.init_app(app, settings)      # session cookie flags, CSRF, headers, current user
+    errors.init_app(app)
 
     # Peewee connects on a request's first query (from the pool); hand it back at the end
     # (reference/engine.md §3.7). Connecting lazily lets /healthz report a down database.
@@ -27,8 +35,12 @@ def create_app(settings: Settings | None = None, *, slack_client=None) -> Flask:
         if not database.is_closed():
             database.close()
 
-    from web import cli, health, slack
+    from web import accounts, audit, auth, cli, health, members, projects, setup, slack
     app.register_blueprint(health.bp)
     slack.init_app(app, settings, client=slack_client)
+    security.csrf.exempt(slack.bp)        # Slack signs its requests; Bolt reads the raw body
+    for area in (auth, members, projects, accounts, audit, setup):
+        app.register_blueprint(area.bp)
     cli.init_app(app)
     return app
+

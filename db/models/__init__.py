@@ -4,10 +4,12 @@ from db.models.analytics import AccountDaily, AudienceInsight, FollowerChange, M
     PostMetrics
 from db.models.audit import AuditLog
 from db.models.automation import Automation, Consent, Event
+from db.models.connect import ConnectState, MastodonApp
 from db.models.content import ATTEMPT_STATES, DECISIONS, ERROR_KINDS, MEDIA_SOURCES, \
     POST_STATUSES, TARGET_STATUSES, Approval, Media, Post, PostTarget, PublishAttempt
 from db.models.slack import SlackBot, SlackInstallation, SlackOAuthState
 from db.models.tenancy import APPROVAL_POLICIES, ROLES, Membership, Project, User, Workspace
+from db.models.web import SigninLink
 
 ALL_MODELS = [
     Workspace, User, Membership, Project,
@@ -17,6 +19,8 @@ ALL_MODELS = [
     Automation, Consent, Event,
     AuditLog,
     SlackInstallation, SlackBot, SlackOAuthState,
+    ConnectState, MastodonApp,
+    SigninLink,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + [
