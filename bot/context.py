@@ -14,11 +14,17 @@ GENERIC_ERROR = "Something went wrong on Herald's side; nothing was changed. Ple
 
 
 def connected(fn):
-    """Bolt runs listeners on its own threads: open (and return) a pooled connection there."""
+    """Bolt runs listeners on its own threads: a query there takes a pooled connection (peewee
+    connects on first use), and this hands it back when the listener returns. Listeners that
+    never query never pay for a connection."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with database.connection_context():
+        was_closed = database.is_closed()
+        try:
             return fn(*args, **kwargs)
+        finally:
+            if was_closed and not database.is_closed():
+                database.close()
     return wrapper
 
 

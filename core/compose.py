@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlparse
+
+from peewee import IntegrityError
 
 from core import audit, networks
 from core.errors import NotFound, PermissionDenied, ValidationError
@@ -35,6 +38,8 @@ class MediaInput:
     slack_file_id: str | None = None
     alt_text: str = ""
     size: int | None = None
+    id: uuid.UUID | str | None = None    # the Media row's id when it must be known beforehand
+                                         # (a Slack file is served at PUBLIC_URL/media/<id>)
 
     @property
     def kind(self) -> str:
@@ -160,9 +165,13 @@ def content_hash(body: str, overrides: dict, media: list, scheduled_at, account_
 
 
 def save_draft(author: User, draft: DraftInput, post_id=None, *, now: datetime | None = None,
-               ip: str | None = None) -> Post:
+               ip: str | None = None, key: str | None = None) -> Post:
     """Create a draft, or edit a post that hasn't started publishing. Editing a pending or
-    scheduled post returns it to pending approval: its approvals no longer match."""
+    scheduled post returns it to pending approval: its approvals no longer match.
+
+    `key` (new posts only) names the request that creates the post, e.g. the Slack view it
+    was composed in: the post's id is derived from it, so the database's primary key refuses
+    a second post for the same request (see `compose`)."""
     require(author, "compose")
     errors, resolved = validate(author, draft, now=now)
     if errors:
@@ -174,7 +183,8 @@ def save_draft(author: User, draft: DraftInput, post_id=None, *, now: datetime |
     digest = content_hash(body, overrides, draft.media, draft.scheduled_at, [a.id for a in accounts])
     with write_transaction():
         if post_id is None:
-            post = Post.create(workspace=author.workspace_id, project=project, author=author,
+            post = Post.create(id=keyed_post_id(author, key) if key else uuid.uuid4(),
+                               workspace=author.workspace_id, project=project, author=author,
                                body=body, scheduled_at=draft.scheduled_at, timezone=draft.timezone,
                                tags=_tags(draft.tags), content_hash=digest,
                                approval_channel_id=project.approval_channel_id)
@@ -235,7 +245,8 @@ def _replace_targets(post: Post, accounts: list[SocialAccount], overrides: dict)
 def _replace_media(post: Post, media: list[MediaInput]) -> None:
     Media.delete().where(Media.post == post).execute()
     for position, item in enumerate(media):
-        Media.create(post=post, position=position, source=item.source, url=item.url,
+        Media.create(id=parse_id(item.id) or uuid.uuid4(),
+                     post=post, position=position, source=item.source, url=item.url,
                      slack_file_id=item.slack_file_id, mime=item.effective_mime, size=item.size,
                      alt_text=item.alt_text)
 
@@ -246,4 +257,129 @@ def current_approvals(post: Post) -> list[Approval]:
                                         & (Approval.decision == "approved")))
 
 
-__all__ = ["DraftInput", "MediaInput", "validate", "save_draft", "content_hash", "current_approvals"]
+# --------------------------------------------------------------------------------------
+# Composing from a surface (the Slack modal): save, optionally submit, exactly once
+
+KEY_NAMESPACE = uuid.UUID("5b0c7a52-8d8e-4c1e-9f3a-6e0d2f1b7c41")
+
+
+def keyed_post_id(author: User, key: str) -> uuid.UUID:
+    """The id a post created by request `key` gets: the same request always maps to the same
+    id, and different people or workspaces never share one."""
+    return uuid.uuid5(KEY_NAMESPACE, f"{author.workspace_id}:{author.id}:{key}")
+
+
+@dataclass
+class Composed:
+    post: Post
+    created: bool = False        # a new post was made by this call
+    announce: bool = False       # now waiting for approval in a version approvers haven't seen
+    duplicate: bool = False      # this request was handled before: nothing changed
+
+
+def compose(author: User, draft: DraftInput, post_id=None, *, submit: bool = False,
+            key: str | None = None, now: datetime | None = None,
+            ip: str | None = None) -> Composed:
+    """Save a draft (new, or an edit of `post_id`) and, with `submit`, submit it — all in one
+    transaction, so a submission that fails (no time chosen, …) saves nothing either.
+
+    A repeated request with the same `key` (a double-clicked or re-delivered modal) returns
+    the post the first one made, unchanged, with `duplicate=True`. The check happens under
+    the write lock, and the derived primary key catches the race the check can't see
+    (two transactions that both found nothing on Postgres)."""
+    require(author, "compose")
+    now = now or utcnow()
+    key = key if post_id is None else None
+    try:
+        with write_transaction():
+            if key:
+                existing = _keyed(author, key)
+                if existing is not None:
+                    return Composed(existing, duplicate=True)
+            before = None
+            if post_id is not None:
+                current = _editable(author, post_id)
+                before = (current.status, current.content_hash)
+            post = save_draft(author, draft, post_id, now=now, ip=ip, key=key)
+            if submit:
+                from core import posts   # core.posts doesn't import compose; keep it that way
+                post = posts.submit(author, post.id, now=now, ip=ip)
+    except IntegrityError:
+        existing = _keyed(author, key) if key else None
+        if existing is None:
+            raise
+        return Composed(existing, duplicate=True)
+    announce = post.status == "pending_approval" and (post.status, post.content_hash) != before
+    return Composed(post, created=post_id is None, announce=announce)
+
+
+def _keyed(author: User, key: str) -> Post | None:
+    return (Post.with_deleted()
+            .where((Post.id == keyed_post_id(author, key)) & (Post.workspace == author.workspace_id))
+            .first())
+
+
+def draft_input_of(post: Post) -> DraftInput:
+    """A saved post as the DraftInput that would save it again (to prefill an edit)."""
+    targets = list(PostTarget.select().where((PostTarget.post == post)
+                                             & (PostTarget.status != "cancelled")))
+    media = [MediaInput(url=m.url, source=m.source, mime=m.mime, slack_file_id=m.slack_file_id,
+                        alt_text=m.alt_text, size=m.size, id=m.id)
+             for m in Media.select().where(Media.post == post).order_by(Media.position)]
+    return DraftInput(project_id=str(post.project_id),
+                      account_ids=[str(t.account_id) for t in targets], body=post.body,
+                      overrides={str(t.account_id): t.text_override for t in targets
+                                 if t.text_override},
+                      media=media, scheduled_at=post.scheduled_at, timezone=post.timezone,
+                      tags=list(post.tags or []))
+
+
+def accounts_of(workspace, *, query: str = "", project_id=None, usable_only: bool = False,
+                limit: int | None = None) -> list[SocialAccount]:
+    """A workspace's social accounts, by network and handle. `usable_only` leaves out
+    disconnected ones (they can't be posted to); `project_id` keeps that project's accounts
+    and the unassigned ones; `query` matches the handle, display name or network."""
+    workspace_id = getattr(workspace, "id", workspace)
+    rows = SocialAccount.select().where(SocialAccount.workspace == workspace_id)
+    if usable_only:
+        rows = rows.where(SocialAccount.status != "disconnected")
+    project = parse_id(project_id)
+    if project is not None:
+        rows = rows.where((SocialAccount.project == project) | SocialAccount.project.is_null())
+    rows = rows.order_by(SocialAccount.platform, SocialAccount.handle)
+    needle = (query or "").strip().lower().lstrip("@")
+    if not needle:
+        return list(rows.limit(limit) if limit else rows)
+    found = []
+    for account in rows:
+        label = networks.adapter(account.platform).label.lower()
+        if needle in account.handle.lower() or needle in (account.display_name or "").lower() \
+                or needle in label or needle in account.platform:
+            found.append(account)
+            if limit and len(found) >= limit:
+                break
+    return found
+
+
+def accounts_by_id(workspace, account_ids) -> dict[str, SocialAccount]:
+    """{id: account} for those of `account_ids` that are this workspace's (forged or foreign
+    ids are simply absent)."""
+    workspace_id = getattr(workspace, "id", workspace)
+    uuids = [u for u in (parse_id(i) for i in dict.fromkeys(account_ids)) if u is not None]
+    if not uuids:
+        return {}
+    return {str(a.id): a for a in SocialAccount.select().where(
+        (SocialAccount.workspace == workspace_id) & SocialAccount.id.in_(uuids))}
+
+
+def count_accounts(workspace, *, usable_only: bool = False) -> int:
+    workspace_id = getattr(workspace, "id", workspace)
+    rows = SocialAccount.select().where(SocialAccount.workspace == workspace_id)
+    if usable_only:
+        rows = rows.where(SocialAccount.status != "disconnected")
+    return rows.count()
+
+
+__all__ = ["DraftInput", "MediaInput", "validate", "save_draft", "content_hash", "current_approvals",
+           "compose", "Composed", "keyed_post_id", "draft_input_of", "accounts_of", "accounts_by_id",
+           "count_accounts"]

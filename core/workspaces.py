@@ -11,9 +11,13 @@ from db import database, for_update, write_transaction
 from db.models import ROLES, Membership, User, Workspace
 
 
-def ensure_workspace(team_id: str, name: str = "", enterprise_id: str | None = None) -> Workspace:
-    """The workspace for a Slack team, created on first sight (or restored if it was removed)."""
-    with database.atomic():
+def ensure_workspace(team_id: str, name: str = "", enterprise_id: str | None = None,
+                     *, rename: bool = False) -> Workspace:
+    """The workspace for a Slack team, created on first sight (or restored if it was removed).
+
+    `name` names a new workspace; an existing one is renamed only with rename=True (the
+    install flow knows the real team name; a request only knows the domain)."""
+    with write_transaction():
         workspace = Workspace.with_deleted().where(Workspace.team_id == team_id).first()
         if workspace is None:
             workspace = Workspace.create(team_id=team_id, name=name, enterprise_id=enterprise_id)
@@ -23,7 +27,7 @@ def ensure_workspace(team_id: str, name: str = "", enterprise_id: str | None = N
         if workspace.deleted_at is not None:
             workspace.deleted_at = None
             changed["restored"] = True
-        if name and workspace.name != name:
+        if name and workspace.name != name and (rename or not workspace.name):
             changed["name"] = [workspace.name, name]
             workspace.name = name
         if changed:
@@ -44,7 +48,7 @@ def ensure_user(workspace: Workspace, slack_user_id: str, *, real_name: str = ""
     """The User for a Slack user, created with `role` on first sight; profile kept fresh."""
     if role not in ROLES:
         raise ValidationError({"role": f"Unknown role {role!r}."})
-    with database.atomic():
+    with write_transaction():
         user = (User.select()
                 .where((User.workspace == workspace) & (User.slack_user_id == slack_user_id))
                 .first())
@@ -118,6 +122,19 @@ def set_role(actor: User, user: User, role: str, *, ip: str | None = None,
                      user_agent=user_agent)
 
 
+def make_owner(workspace: Workspace, user: User, reason: str) -> None:
+    """Promote `user` to owner without a human actor (the person who installs Herald)."""
+    with write_transaction():
+        membership = for_update(Membership.select().where(
+            (Membership.workspace == workspace) & (Membership.user == user))).get()
+        if membership.role == "owner":
+            return
+        old, membership.role = membership.role, "owner"
+        membership.save()
+        audit.record("system", "member.role_changed", user, {"role": [old, "owner"], "reason": reason},
+                     workspace=workspace)
+
+
 def valid_timezone(name: str | None) -> str | None:
     if not name:
         return None
@@ -128,5 +145,5 @@ def valid_timezone(name: str | None) -> str | None:
     return name
 
 
-__all__ = ["ensure_workspace", "get_workspace", "ensure_user", "find_user", "has_no_members", "get_user", "members", "set_role",
+__all__ = ["ensure_workspace", "get_workspace", "ensure_user", "find_user", "has_no_members", "get_user", "members", "set_role", "make_owner",
            "role_of", "valid_timezone"]

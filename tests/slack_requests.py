@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -23,6 +24,18 @@ def wait_for(check, timeout: float = 5.0, what: str = "condition"):
             return result
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def idle(herald, timeout: float = 10.0) -> None:
+    """Wait until every listener that started before now has finished: fill all of Bolt's
+    worker threads with tasks that meet at a barrier — they can only all be running once the
+    tasks queued before them are done. (A join, not a sleep.)"""
+    executor = herald.extensions["bolt"].listener_runner.listener_executor
+    workers = executor._max_workers
+    barrier = threading.Barrier(workers + 1, timeout=timeout)
+    for _ in range(workers):
+        executor.submit(barrier.wait)
+    barrier.wait()
 
 
 class SlackRequests:

@@ -5,6 +5,7 @@ builder must agree, and the manifest test reads the shortcut ids from here)."""
 COMMAND = "/social"
 SHORTCUT_NEW_POST = "herald_new_post"              # global shortcut
 SHORTCUT_DRAFT_FROM_MESSAGE = "herald_draft_from_message"   # message shortcut
+DRAFT_EDIT = "herald_draft_edit"               # Edit button in /social drafts
 
 # Compose modal ----------------------------------------------------------------------------
 COMPOSE_VIEW = "herald_compose"
@@ -20,6 +21,8 @@ COMPOSE_TIME_BLOCK, COMPOSE_TIME = "compose_time", "time"
 COMPOSE_TAGS_BLOCK, COMPOSE_TAGS = "compose_tags", "tags"
 COMPOSE_INTENT_BLOCK, COMPOSE_INTENT = "compose_intent", "intent"    # save draft / submit
 INTENT_DRAFT, INTENT_SUBMIT = "draft", "submit"
+COMPOSE_KEEP_MEDIA_BLOCK, COMPOSE_KEEP_MEDIA = "compose_keep_media", "keep_media"   # editing: keep a Slack file
+COMPOSE_LENGTHS_BLOCK = "compose_lengths"          # context: length per selected network
 
 # Approval message and reason modal --------------------------------------------------------
 APPROVE = "herald_approve"
@@ -32,6 +35,10 @@ REASON_BLOCK, REASON = "reason", "reason"
 HOME_NEW_POST = "herald_home_new_post"
 HOME_EDIT_DRAFT = "herald_home_edit_draft"
 HOME_CANCEL_POST = "herald_home_cancel_post"
+HOME_VIEW = "herald_home"                           # callback_id of the Home tab view
+HOME_RETRY_TARGET = "herald_home_retry_target"     # failures: Retry
+HOME_CANCEL_TARGET = "herald_home_cancel_target"   # failures: Cancel (give up on that network)
+HOME_RECONNECT_ACCOUNT = "herald_home_reconnect"   # link button to the web (acked, nothing else)
 
 # Publish results (engine) -----------------------------------------------------------------
 RETRY_TARGET = "herald_retry_target"

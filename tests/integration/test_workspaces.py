@@ -11,7 +11,9 @@ from db.models import AuditLog, Membership, User
 
 def test_ensure_workspace_is_idempotent_and_restores(db):
     first = workspaces.ensure_workspace("T1", "Acme")
-    again = workspaces.ensure_workspace("T1", "Acme Inc")
+    # A request only knows the team's domain: it never renames an installed workspace.
+    assert workspaces.ensure_workspace("T1", "acme").name == "Acme"
+    again = workspaces.ensure_workspace("T1", "Acme Inc", rename=True)
     assert again.id == first.id and again.name == "Acme Inc"
     first.soft_delete()
     with pytest.raises(NotFound):
