@@ -17,6 +17,7 @@ def create_app(settings: Settings | None = None, *, slack_client=None) -> Flask:
     from db import database
 
     settings = start(settings)
+    import tasks  # noqa: F401  the publishing engine's doorbells (core.scheduling, core.notify)
     app = Flask(__name__, instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -35,11 +36,11 @@ def create_app(settings: Settings | None = None, *, slack_client=None) -> Flask:
         if not database.is_closed():
             database.close()
 
-    from web import accounts, audit, auth, cli, health, members, projects, setup, slack
+    from web import accounts, audit, auth, cli, health, media, members, projects, setup, slack
     app.register_blueprint(health.bp)
     slack.init_app(app, settings, client=slack_client)
     security.csrf.exempt(slack.bp)        # Slack signs its requests; Bolt reads the raw body
-    for area in (auth, members, projects, accounts, audit, setup):
+    for area in (auth, members, projects, accounts, audit, setup, media):
         app.register_blueprint(area.bp)
     cli.init_app(app)
     return app

@@ -72,6 +72,23 @@ class FakeSlack(FakeServer):
     def add_oauth_code(self, code: str, answer: dict) -> None:
         self.oauth_codes[code] = answer
 
+    def add_file(self, file_id: str, data: bytes, mime: str, name: str = "photo.png") -> dict:
+        """A file shared in Slack: files.info describes it, and its private URL answers only
+        with a valid token (as Slack's do)."""
+        self.file_bytes = getattr(self, "file_bytes", {})
+        self.file_bytes[file_id] = (data, mime)
+        self.files[file_id] = {"id": file_id, "name": name, "mimetype": mime, "size": len(data),
+                               "pretty_type": mime.split("/")[-1].upper(),
+                               "url_private": f"{self.url}/files-pri/{file_id}/{name}",
+                               "url_private_download": f"{self.url}/files-pri/{file_id}/{name}"}
+        return self.files[file_id]
+
+    def _file_download(self, file_id, name):
+        if self._token() not in self.tokens or file_id not in getattr(self, "file_bytes", {}):
+            return "<html>Sign in to Slack</html>", 302, {"Location": f"{self.url}/signin"}
+        data, mime = self.file_bytes[file_id]
+        return data, 200, {"Content-Type": mime}
+
     def response_url(self, name: str = "r") -> str:
         return f"{self.url}/webhook/{name}"
 
@@ -90,6 +107,7 @@ class FakeSlack(FakeServer):
     def build(self, app: Flask) -> None:
         app.add_url_rule("/api/<method>", "api", self._api, methods=["GET", "POST"])
         app.add_url_rule("/webhook/<name>", "webhook", self._webhook, methods=["POST"])
+        app.add_url_rule("/files-pri/<file_id>/<name>", "file", self._file_download)
 
     def _args(self) -> dict:
         if request.is_json:

@@ -306,7 +306,7 @@ def draft_of(client, settings, workspace, user, form: Form, metadata: Metadata):
 
 def _slack_file(client, settings, file: dict, alt_text: str):
     """A file shared in Slack as MediaInput; networks fetch it from PUBLIC_URL/media/<id>
-    (served by the web app, a later issue). The type comes from files.info."""
+    (web/media.py serves it with the bot token). The type comes from files.info."""
     name = str(file.get("name") or file.get("id"))
     try:
         info = client.files_info(file=file["id"])["file"]
