@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test migrate clean
+.PHONY: install run test migrate clean demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: migrate
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# A narrated session: web + worker on fresh embedded databases, fake Slack, signed requests.
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/demo.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -1,7 +1,7 @@
 """The Huey instance, from QUEUE_URL:
 
     redis://host:6379/0        production: blocking pops, many consumers on many hosts
-    sqlite:///path/queue.db    embedded default: one host
+    sqlite:///path/queue.db    embedded default: one host (run the worker with --max-delay 1)
     memory://                  unit tests only (tasks run inline)
 
 Huey delivers at most once; the database is the truth and Huey only rings the bell
@@ -10,6 +10,7 @@ and the database when it starts, and a web process has done so already.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -36,21 +37,55 @@ def make_huey(queue_url: str, name: str = "herald"):
 huey = make_huey(Settings.from_env().queue_url)
 _booted = threading.Lock()
 _boot_done = False
+_settings: Settings | None = None
+
+
+def use(queue_url: str) -> None:
+    """Point this process's Huey at another queue (tests and benchmarks that enqueue into a
+    queue a separate consumer reads). The registered tasks stay as they are."""
+    other = make_huey(queue_url, huey.name)
+    huey.storage_class, huey.storage_kwargs = other.storage_class, other.storage_kwargs
+    huey._immediate = other._immediate
+    huey.storage = other.storage
+
+
+def settings() -> Settings:
+    """The settings this worker bootstrapped with (the environment's when not bootstrapped)."""
+    global _settings
+    if _settings is None:
+        _settings = Settings.from_env()
+    return _settings
 
 
 @huey.on_startup()
 def _start_worker():
-    """Runs in each consumer worker thread: bootstrap once per process, then connect."""
-    global _boot_done
+    """Runs in each consumer worker thread: bootstrap once per process."""
+    global _boot_done, _settings
     with _booted:
         if not _boot_done:
             from core.bootstrap import start
-            start()
+            _settings = start()
             _boot_done = True
-    database.connect(reuse_if_open=True)
 
 
 @huey.on_shutdown()
 def _close_database():
     if not database.is_closed():
         database.close()
+
+
+def with_database(fn):
+    """Tasks open their own connection (from the pool on Postgres) and hand it back when they
+    finish, so a worker thread never sits on one between tasks. A caller that already had a
+    connection open (immediate mode in unit tests) keeps it."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        opened = database.is_closed()
+        if opened:
+            database.connect()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if opened and not database.is_closed() and not database.in_transaction():
+                database.close()
+    return wrapper
