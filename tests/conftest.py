@@ -115,6 +115,17 @@ def _truncate_all(db) -> None:
 
 
 @pytest.fixture
+def rung():
+    """What the engine's seam was asked to enqueue: a real registered ringer, not a patch."""
+    from core import scheduling
+    calls: list[list[str]] = []
+    ringer = calls.append
+    scheduling.register_ringer(ringer)
+    yield calls
+    scheduling._ringers.remove(ringer)
+
+
+@pytest.fixture
 def make(db):
     """Factories for the common rows: make.workspace(), make.user(ws, role=...), …"""
     from tests.factories import Factories

@@ -6,20 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from core import approvals, compose, posts, scheduling
+from core import approvals, compose, posts
 from core.errors import NotFound, PermissionDenied, ValidationError
 from db.fields import utcnow
 from db.models import Approval, AuditLog, Media, Post, PostTarget
 
 
-@pytest.fixture
-def rung():
-    """What the engine's seam was asked to enqueue (a real registered ringer, not a patch)."""
-    calls: list[list[str]] = []
-    ringer = calls.append
-    scheduling.register_ringer(ringer)
-    yield calls
-    scheduling._ringers.remove(ringer)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from bot import approval_flow
 from bot import home as bot_home
 from bot.app import web_client
 from bot.blocks import ids
-from core import compose, posts, scheduling
+from core import compose, posts
 from db.fields import utcnow
 from db.models import Approval, AuditLog, Post, PostTarget
 from tests.conftest import SIGNING_SECRET
@@ -28,14 +28,6 @@ def settled(herald):
     herald.extensions["bolt"].listener_runner.listener_executor.shutdown(wait=True)
 
 
-@pytest.fixture
-def rung():
-    """What the engine's seam was asked to enqueue (a real registered ringer)."""
-    calls: list[list[str]] = []
-    ringer = calls.append
-    scheduling.register_ringer(ringer)
-    yield calls
-    scheduling._ringers.remove(ringer)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from bot import approval_flow
 from bot import home as bot_home
 from bot.app import web_client
 from bot.blocks import ids
-from core import compose, posts, scheduling
+from core import compose, posts
 from db.fields import utcnow
 from db.models import AuditLog, OAuthToken, Post, PostTarget, User
 from tests.slack_requests import idle, wait_for
@@ -26,13 +26,6 @@ def settled(herald):
     herald.extensions["bolt"].listener_runner.listener_executor.shutdown(wait=True)
 
 
-@pytest.fixture
-def rung():
-    calls: list[list[str]] = []
-    ringer = calls.append
-    scheduling.register_ringer(ringer)
-    yield calls
-    scheduling._ringers.remove(ringer)
 
 
 @pytest.fixture
