@@ -61,7 +61,7 @@ _TAG = regex.compile(
 def record_key(idempotency_key: str) -> str:
     """The rkey every attempt of one request writes to: a TID-syntax key (13 base32-sortable
     characters of a 63-bit number) taken from a hash of the idempotency key. The PDS checks only
-    record-key syntax (prepare.ts: "validate against Lexicon record 'key' type" is a TODO), but
+    record-key syntax (prepare.ts: "validate against Lexicon record 'key' type" is still open upstream), but
     following the lexicon's `tid` keeps us valid if that check arrives. The timestamp bits are
     therefore not a time; nothing orders posts by them (feeds sort by createdAt/indexedAt)."""
     digest = hashlib.sha256(f"herald:bluesky:{idempotency_key}".encode("utf-8")).digest()
