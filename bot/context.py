@@ -2,30 +2,18 @@
 turning core's errors into a short message where the person is."""
 from __future__ import annotations
 
-import functools
 import logging
 
 from core import workspaces
 from core.errors import HeraldError
-from db import database
+from db import per_call_connection
 
 log = logging.getLogger(__name__)
 GENERIC_ERROR = "Something went wrong on Herald's side; nothing was changed. Please try again."
 
 
-def connected(fn):
-    """Bolt runs listeners on its own threads: a query there takes a pooled connection (peewee
-    connects on first use), and this hands it back when the listener returns. Listeners that
-    never query never pay for a connection."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        was_closed = database.is_closed()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_closed and not database.is_closed():
-                database.close()
-    return wrapper
+# Bolt runs listeners on its own threads: each call hands its connection back.
+connected = per_call_connection
 
 
 def team_of(body: dict, context=None) -> tuple[str, str | None, str]:

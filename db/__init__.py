@@ -8,6 +8,7 @@ stale_timeout, timeout) or to libpq (options, sslmode, …).
 """
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl, unquote, urlparse
 
 from peewee import DatabaseProxy, SqliteDatabase
@@ -78,3 +79,19 @@ def write_transaction():
     if is_postgres():
         return database.atomic()
     return database.atomic(lock_type="IMMEDIATE")
+
+
+def per_call_connection(fn):
+    """Hand back, when `fn` returns, the pooled connection its queries took (peewee connects
+    on first use). For code on threads Herald doesn't own (Bolt listeners, Huey workers): the
+    thread never sits on a connection between calls, and a caller that already held one
+    (immediate mode, tests) keeps it."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        was_closed = database.is_closed()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_closed and not database.is_closed() and not database.in_transaction():
+                database.close()
+    return wrapper

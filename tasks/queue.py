@@ -10,7 +10,6 @@ and the database when it starts, and a web process has done so already.
 """
 from __future__ import annotations
 
-import functools
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,7 +17,7 @@ from urllib.parse import urlparse
 from huey import MemoryHuey, RedisHuey, SqliteHuey
 
 from core.settings import Settings
-from db import database
+from db import database, per_call_connection
 
 
 def make_huey(queue_url: str, name: str = "herald"):
@@ -74,18 +73,5 @@ def _close_database():
         database.close()
 
 
-def with_database(fn):
-    """Tasks open their own connection (from the pool on Postgres) and hand it back when they
-    finish, so a worker thread never sits on one between tasks. A caller that already had a
-    connection open (immediate mode in unit tests) keeps it."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        opened = database.is_closed()
-        if opened:
-            database.connect()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if opened and not database.is_closed() and not database.in_transaction():
-                database.close()
-    return wrapper
+# Tasks open their own connection and hand it back when they finish.
+with_database = per_call_connection
